@@ -1,0 +1,105 @@
+"""Execution profiles, device, seeding and directories.
+
+Every size a notebook uses comes from the active *profile*, so one notebook serves
+continuous integration (``smoke``), a laptop (``cpu``) and a GPU (``gpu``):
+
+>>> from tlbook import config
+>>> cfg = config.profile()          # chosen by TLBOOK_PROFILE, else detected
+>>> cfg.name, cfg.seeds
+"""
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Sizes for one execution profile; chapters scale their experiments from these."""
+
+    name: str
+    seeds: tuple[int, ...]  # how many repetitions an experiment averages over
+    train_size: int         # labelled training examples taken from a domain
+    test_size: int          # test examples used for evaluation
+    epochs: int             # passes over the training data
+    batch_size: int
+    image_size: int         # input size fed to the ImageNet backbone
+    progress: bool          # show progress bars (off in CI so that logs stay readable)
+
+
+PROFILES = {
+    # CI on a 2-core CPU: every notebook must finish in about a minute.
+    "smoke": Profile("smoke", seeds=(0,), train_size=2000, test_size=1000, epochs=2,
+                     batch_size=128, image_size=64, progress=False),
+    # A laptop: a notebook in a few minutes, the numbers the text discusses.
+    "cpu": Profile("cpu", seeds=(0, 1, 2), train_size=10000, test_size=2000, epochs=6,
+                   batch_size=128, image_size=96, progress=True),
+    # A GPU: full-size experiments.
+    "gpu": Profile("gpu", seeds=(0, 1, 2, 3, 4), train_size=60000, test_size=10000, epochs=20,
+                   batch_size=256, image_size=224, progress=True),
+}
+
+
+def profile_name() -> str:
+    """The active profile: ``TLBOOK_PROFILE`` if set, else ``gpu`` with CUDA, else ``cpu``."""
+    name = os.environ.get("TLBOOK_PROFILE", "").strip().lower()
+    if not name:
+        return "gpu" if torch.cuda.is_available() else "cpu"
+    if name not in PROFILES:
+        raise ValueError(
+            f"TLBOOK_PROFILE={name!r} is not a profile; use one of {sorted(PROFILES)} "
+            "(or unset it to detect the profile from the hardware)."
+        )
+    return name
+
+
+def profile(name: str | None = None) -> Profile:
+    """The :class:`Profile` called ``name``, or the active one."""
+    name = name or profile_name()
+    if name not in PROFILES:
+        raise ValueError(f"unknown profile {name!r}; known profiles: {sorted(PROFILES)}")
+    return PROFILES[name]
+
+
+def device() -> torch.device:
+    """The fastest device here: CUDA, then Apple's MPS, then the CPU.
+
+    ``TLBOOK_DEVICE`` overrides the choice (e.g. ``TLBOOK_DEVICE=cpu``).
+    """
+    forced = os.environ.get("TLBOOK_DEVICE")
+    if forced:
+        return torch.device(forced)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and PyTorch; return a CPU generator seeded the same way.
+
+    Use the returned generator where a result must not depend on what ran before
+    (shuffling, subsampling), since the global generators are shared by every cell.
+    """
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def cache_dir() -> Path:
+    """Where built datasets and trained models are cached (``TLBOOK_CACHE``)."""
+    path = Path(os.environ.get("TLBOOK_CACHE", Path.home() / ".cache" / "tlbook")).expanduser()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def data_dir() -> Path:
+    """Where real benchmark files live or are downloaded to (``TLBOOK_DATA``)."""
+    return Path(os.environ.get("TLBOOK_DATA", cache_dir() / "data")).expanduser()

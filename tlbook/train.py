@@ -1,0 +1,375 @@
+"""Training loops that use the hardware, and the schedules they run.
+
+* :func:`fit` — supervised training on one labelled domain.
+* :func:`adapt` — two-stream training: a labelled source batch and an unlabelled target
+  batch per step, the loss given as a callable (the chapters define the objectives).
+* :func:`evaluate`, :func:`predict`, :class:`History`, :func:`train_or_load`.
+
+Why these loops are fast (see ``python -m tlbook bench``): the data lives on the device
+as uint8 tensors and a batch is an index slice (no DataLoader, no per-sample Python);
+metrics are summed on the device and read once per epoch, so the host never waits on the
+device inside the loop; on CUDA the forward pass runs in bfloat16 autocast with
+channels-last memory (which also speeds up convolutions on the CPU).
+"""
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import config
+from .data import Domain
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+Metrics = dict[str, torch.Tensor]
+
+
+# ----------------------------------------------------------------------------- schedules
+# Each takes the training progress p in [0, 1] and returns a number.
+
+def constant(p: float) -> float:
+    return 1.0
+
+
+def cosine(p: float) -> float:
+    """Learning-rate factor decaying from 1 to 0 along half a cosine."""
+    return 0.5 * (1.0 + math.cos(math.pi * p))
+
+
+def dann_lr(p: float, alpha: float = 10.0, beta: float = 0.75) -> float:
+    """Learning-rate factor of Ganin et al. (2016): 1 / (1 + alpha p)^beta."""
+    return (1.0 + alpha * p) ** (-beta)
+
+
+def dann_lambda(p: float, gamma: float = 10.0) -> float:
+    """Adaptation weight ramp of Ganin et al. (2016): 2 / (1 + exp(-gamma p)) - 1, from 0 to ~1."""
+    return 2.0 / (1.0 + math.exp(-gamma * p)) - 1.0
+
+
+# ----------------------------------------------------------------------------- History
+
+@dataclass
+class History:
+    """Per-epoch metrics of a training run: ``history["target_acc"]`` is a list."""
+
+    records: list[dict[str, float]] = field(default_factory=list)
+
+    def append(self, **metrics: float) -> None:
+        self.records.append(dict(metrics))
+
+    def __getitem__(self, key: str) -> list[float]:
+        return [r[key] for r in self.records if key in r]
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def last(self, key: str) -> float:
+        values = self[key]
+        if not values:
+            raise KeyError(f"no metric {key!r}; recorded: {sorted({k for r in self.records for k in r})}")
+        return values[-1]
+
+    def frame(self):
+        import pandas as pd
+
+        return pd.DataFrame(self.records)
+
+    def plot(self, keys: Iterable[str] | None = None, ax=None, title: str | None = None):
+        """Loss-like metrics on the left axis, accuracies (``*acc``) on the right."""
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6, 3.5))
+        keys = list(keys) if keys is not None else sorted(
+            {k for r in self.records for k in r} - {"epoch", "step", "seconds"})
+        epochs = self["epoch"]
+        acc_ax = None
+        for key in keys:
+            if key.endswith("acc"):
+                acc_ax = acc_ax or ax.twinx()
+                acc_ax.plot(epochs, self[key], marker="o", linestyle="--", label=key)
+            else:
+                ax.plot(epochs, self[key], marker=".", label=key)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("loss")
+        handles, labels = ax.get_legend_handles_labels()
+        if acc_ax is not None:
+            acc_ax.set_ylabel("accuracy")
+            h2, l2 = acc_ax.get_legend_handles_labels()
+            handles, labels = handles + h2, labels + l2
+        ax.legend(handles, labels, loc="best", fontsize="small")
+        if title:
+            ax.set_title(title)
+        return ax
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def as_input(images: torch.Tensor) -> torch.Tensor:
+    """uint8 images → float in [0, 1] (float images pass through)."""
+    return images.float().div_(255) if images.dtype == torch.uint8 else images
+
+
+def _autocast(device: torch.device):
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return nullcontext()
+
+
+def _prepare(x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Batch of uint8 images → float, in channels-last memory order (faster convolutions
+    with cuDNN and with oneDNN on the CPU: measured 1.35x per step for the digit CNN)."""
+    x = as_input(x)
+    return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
+
+
+def _channels_last(model: nn.Module) -> nn.Module:
+    return model.to(memory_format=torch.channels_last)
+
+
+def _check_compatible(model: nn.Module, domain: Domain) -> None:
+    head = getattr(model, "head", None)
+    if isinstance(head, nn.Linear) and head.out_features != domain.num_classes:
+        raise ValueError(f"the model's head has {head.out_features} outputs but {domain.name} has "
+                         f"{domain.num_classes} classes; build the model with "
+                         f"num_classes={domain.num_classes} or replace its head.")
+
+
+@torch.no_grad()
+def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 512,
+            features: bool = False) -> torch.Tensor:
+    """Logits (or ``model.features`` if ``features=True``) for all images, in eval mode,
+    returned on the CPU as float32."""
+    device = next(model.parameters()).device
+    _channels_last(model)
+    was_training = model.training
+    model.eval()
+    fn = model.features if features else model
+    out = []
+    try:
+        for start in range(0, len(images), batch_size):
+            x = _prepare(images[start:start + batch_size].to(device, non_blocking=True), device)
+            with _autocast(device):
+                out.append(fn(x).float())
+    finally:
+        model.train(was_training)
+    return torch.cat(out).cpu()
+
+
+def evaluate(model: nn.Module, domain: Domain, batch_size: int = 512) -> float:
+    """Accuracy (a fraction in [0, 1]) of ``model`` on ``domain``."""
+    _check_compatible(model, domain)
+    logits = predict(model, domain.images, batch_size)
+    return (logits.argmax(1) == domain.labels).float().mean().item()
+
+
+def cross_entropy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, progress: float) -> Metrics:
+    """The default supervised objective; returns the loss and the batch accuracy."""
+    logits = model(x)
+    return {"loss": F.cross_entropy(logits, y),
+            "train_acc": (logits.argmax(1) == y).float().mean()}
+
+
+class _Stream:
+    """Endless shuffled batches of one domain, kept on the device as uint8."""
+
+    def __init__(self, domain: Domain, batch_size: int, device: torch.device, generator: torch.Generator):
+        if len(domain) < batch_size:
+            batch_size = len(domain)
+        self.images = domain.images.to(device, non_blocking=True)
+        self.labels = domain.labels.to(device, non_blocking=True)
+        self.batch_size, self.generator = batch_size, generator
+        self.device = device
+        self.steps_per_epoch = len(domain) // batch_size
+        self._order, self._pos = None, len(domain)
+
+    def next(self) -> Batch:
+        if self._pos + self.batch_size > len(self.labels):  # reshuffle, drop the last partial batch
+            self._order = torch.randperm(len(self.labels), generator=self.generator).to(self.device)
+            self._pos = 0
+        idx = self._order[self._pos:self._pos + self.batch_size]
+        self._pos += self.batch_size
+        return _prepare(self.images[idx], self.device), self.labels[idx]
+
+
+def _default_optimizer(params, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay, nesterov=True)
+
+
+def _engine(model: nn.Module, step: Callable[[float], Metrics], *, steps: int, steps_per_epoch: int,
+            optimizer: torch.optim.Optimizer, lr_schedule: Callable[[float], float],
+            evals: dict[str, Domain], progress: bool | None, desc: str,
+            trainable: nn.Module | None = None) -> History:
+    """The loop shared by :func:`fit` and :func:`adapt`: one optimiser step per call of
+    ``step(p)``, metrics summed on the device and read once per epoch."""
+    import time
+
+    from tqdm.auto import tqdm
+
+    show = config.profile().progress if progress is None else progress
+    base_lrs = [g["lr"] for g in optimizer.param_groups]
+    history, sums, count = History(), {}, 0
+    modules = [m for m in (model, trainable) if m is not None]
+    start = time.perf_counter()
+    bar = tqdm(range(steps), desc=desc, disable=not show, leave=False)
+    for i in bar:
+        p = i / steps
+        for group, base in zip(optimizer.param_groups, base_lrs):
+            group["lr"] = base * lr_schedule(p)
+        for m in modules:
+            m.train()
+        metrics = step(p)
+        optimizer.zero_grad(set_to_none=True)
+        metrics["loss"].backward()
+        optimizer.step()
+        for key, value in metrics.items():  # detach and sum on the device: no host sync here
+            sums[key] = sums.get(key, 0.0) + value.detach().float()
+        count += 1
+        if (i + 1) % steps_per_epoch == 0 or i + 1 == steps:
+            record = {"epoch": (i + 1) / steps_per_epoch, "step": i + 1}
+            record.update({k: (v / count).item() for k, v in sums.items()})  # one sync per epoch
+            record.update({f"{name}_acc": evaluate(model, dom) for name, dom in evals.items()})
+            record["seconds"] = time.perf_counter() - start
+            history.append(**record)
+            bar.set_postfix({k: f"{v:.3f}" for k, v in record.items() if k.endswith(("loss", "acc"))})
+            sums, count = {}, 0
+    for m in modules:
+        m.eval()
+    return history
+
+
+def _steps(epochs: float | None, steps: int | None, steps_per_epoch: int) -> int:
+    if (epochs is None) == (steps is None):
+        raise ValueError("give exactly one of epochs= or steps=")
+    total = steps if steps is not None else int(round(epochs * steps_per_epoch))
+    if total < 1:
+        raise ValueError(f"training would run {total} steps; increase epochs or steps")
+    return total
+
+
+def fit(model: nn.Module, train: Domain, *, epochs: float | None = None, steps: int | None = None,
+        batch_size: int = 128, lr: float = 0.05, weight_decay: float = 5e-4,
+        optimizer: torch.optim.Optimizer | None = None,
+        objective: Callable[..., Metrics] = cross_entropy,
+        lr_schedule: Callable[[float], float] = cosine,
+        evaluate_on: dict[str, Domain] | None = None, seed: int = 0,
+        progress: bool | None = None) -> History:
+    """Supervised training of ``model`` on the labelled domain ``train``.
+
+    ``objective(model, x, y, p)`` returns a dict of scalar tensors with a ``"loss"`` entry
+    (the others are logged); ``p`` is the progress in [0, 1]. By default SGD with
+    Nesterov momentum and a cosine learning-rate decay. ``evaluate_on`` maps names to
+    domains whose accuracy is recorded every epoch as ``<name>_acc``.
+    """
+    _check_compatible(model, train)
+    device = next(_channels_last(model).parameters()).device
+    stream = _Stream(train, batch_size, device, torch.Generator().manual_seed(seed))
+    if optimizer is None:
+        optimizer = _default_optimizer([p for p in model.parameters() if p.requires_grad], lr, weight_decay)
+
+    def step(p: float) -> Metrics:
+        x, y = stream.next()
+        with _autocast(device):
+            return objective(model, x, y, p)
+
+    total = _steps(epochs, steps, stream.steps_per_epoch)
+    return _engine(model, step, steps=total, steps_per_epoch=min(stream.steps_per_epoch, total),
+                   optimizer=optimizer, lr_schedule=lr_schedule, evals=evaluate_on or {},
+                   progress=progress, desc=f"fit {train.name}")
+
+
+def adapt(model: nn.Module, source: Domain, target: Domain, objective: Callable[..., Metrics], *,
+          epochs: float | None = None, steps: int | None = None, batch_size: int = 128,
+          lr: float = 0.01, weight_decay: float = 5e-4, optimizer: torch.optim.Optimizer | None = None,
+          lr_schedule: Callable[[float], float] = dann_lr,
+          evaluate_on: dict[str, Domain] | None = None, seed: int = 0,
+          progress: bool | None = None) -> History:
+    """Two-stream training: each step draws a labelled source batch and an unlabelled
+    target batch and calls ``objective(model, xs, ys, xt, p)``.
+
+    The target's labels never reach the objective. If ``objective`` is an ``nn.Module``
+    (say, one that owns a domain discriminator), its parameters are trained too. An epoch
+    is one pass over the larger of the two domains.
+    """
+    _check_compatible(model, source)
+    if source.num_classes != target.num_classes:
+        raise ValueError(f"source {source.name} has {source.num_classes} classes, target "
+                         f"{target.name} {target.num_classes}; adaptation needs the same label set.")
+    device = next(_channels_last(model).parameters()).device
+    gen = torch.Generator().manual_seed(seed)
+    src, tgt = _Stream(source, batch_size, device, gen), _Stream(target, batch_size, device, gen)
+    extra = objective if isinstance(objective, nn.Module) else None
+    if extra is not None:
+        extra.to(device)
+    if optimizer is None:
+        params = [p for m in (model, extra) if m is not None for p in m.parameters() if p.requires_grad]
+        optimizer = _default_optimizer(params, lr, weight_decay)
+
+    def step(p: float) -> Metrics:
+        xs, ys = src.next()
+        xt, _ = tgt.next()  # the target's labels are dropped here
+        with _autocast(device):
+            return objective(model, xs, ys, xt, p)
+
+    per_epoch = max(src.steps_per_epoch, tgt.steps_per_epoch)
+    total = _steps(epochs, steps, per_epoch)
+    return _engine(model, step, steps=total, steps_per_epoch=min(per_epoch, total), optimizer=optimizer,
+                   lr_schedule=lr_schedule, evals=evaluate_on or {}, progress=progress,
+                   desc=f"adapt {source.name}→{target.name}", trainable=extra)
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+def save_atomic(obj, path: Path) -> None:
+    """``torch.save`` to a temporary file, then rename: never half a checkpoint on disk."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def checkpoint_path(name: str, seed: int, profile: str | None = None) -> Path:
+    profile = profile or config.profile_name()
+    return config.cache_dir() / "models" / f"{name}-{profile}-seed{seed}.pt"
+
+
+def train_or_load(name: str, make_model: Callable[[], nn.Module],
+                  train: Callable[[nn.Module], History | None], *, seed: int = 0,
+                  profile: str | None = None) -> tuple[nn.Module, History]:
+    """Load the model ``name`` trained with ``seed`` under this profile, or train and cache it.
+
+    ``make_model()`` builds the untrained architecture; ``train(model)`` trains it in place
+    and may return a :class:`History`. The cache key is (name, profile, seed); the file is
+    written atomically and read with ``weights_only=True``.
+    """
+    path = checkpoint_path(name, seed, profile)
+    device = config.device()
+    model = make_model().to(device)
+    if path.exists():
+        try:
+            saved = torch.load(path, map_location=device, weights_only=True)
+            model.load_state_dict(saved["state_dict"])
+        except Exception as err:
+            raise RuntimeError(f"the checkpoint {path} could not be loaded ({err}); delete the "
+                               "file to train the model again.") from err
+        model.eval()
+        return model, History(saved.get("history", []))
+    config.seed_everything(seed)
+    history = train(model) or History()
+    save_atomic({"state_dict": model.state_dict(), "history": history.records}, path)
+    model.eval()
+    return model, history
