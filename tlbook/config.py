@@ -38,7 +38,7 @@ PROFILES = {
                      batch_size=128, image_size=64, progress=False),
     # A laptop: a notebook in a few minutes, the numbers the text discusses.
     "cpu": Profile("cpu", seeds=(0, 1, 2), train_size=10000, test_size=2000, epochs=6,
-                   batch_size=128, image_size=96, progress=True),
+                   batch_size=128, image_size=64, progress=True),
     # A GPU: full-size experiments.
     "gpu": Profile("gpu", seeds=(0, 1, 2, 3, 4), train_size=60000, test_size=10000, epochs=20,
                    batch_size=256, image_size=224, progress=True),
