@@ -1,6 +1,5 @@
 import sys
 
-import numpy as np
 import pytest
 import skimage.data
 import torch

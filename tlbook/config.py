@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import random
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,3 +104,18 @@ def cache_dir() -> Path:
 def data_dir() -> Path:
     """Where real benchmark files live or are downloaded to (``TLBOOK_DATA``)."""
     return Path(os.environ.get("TLBOOK_DATA", cache_dir() / "data")).expanduser()
+
+
+def save_atomic(obj, path: Path) -> None:
+    """``torch.save`` to a temporary file in the same folder, then rename it into place:
+    a crash or a full disk never leaves half a file where a cache or checkpoint should be."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)

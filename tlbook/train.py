@@ -14,8 +14,6 @@ channels-last memory (which also speeds up convolutions on the CPU).
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -328,20 +326,6 @@ def adapt(model: nn.Module, source: Domain, target: Domain, objective: Callable[
 
 # ----------------------------------------------------------------------------- checkpoints
 
-def save_atomic(obj, path: Path) -> None:
-    """``torch.save`` to a temporary file, then rename: never half a checkpoint on disk."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def checkpoint_path(name: str, seed: int, profile: str | None = None) -> Path:
     profile = profile or config.profile_name()
     return config.cache_dir() / "models" / f"{name}-{profile}-seed{seed}.pt"
@@ -370,6 +354,6 @@ def train_or_load(name: str, make_model: Callable[[], nn.Module],
         return model, History(saved.get("history", []))
     config.seed_everything(seed)
     history = train(model) or History()
-    save_atomic({"state_dict": model.state_dict(), "history": history.records}, path)
+    config.save_atomic({"state_dict": model.state_dict(), "history": history.records}, path)
     model.eval()
     return model, history

@@ -11,8 +11,6 @@ Built domains are cached under ``tlbook.config.cache_dir()``.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
@@ -220,19 +218,6 @@ def _cache_path(name: str) -> Path:
     return config.cache_dir() / "domains" / f"{name}-v{RECIPE_VERSION}.pt"
 
 
-def _save_atomic(obj, path: Path) -> None:
-    """Write to a temporary file, then rename: a crash never leaves half a file behind."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def _arrays(name: str) -> dict:
     entry = _entry(name)
     path = _cache_path(name)
@@ -245,7 +230,7 @@ def _arrays(name: str) -> dict:
     splits = {split: (torch.from_numpy(np.ascontiguousarray(im)), torch.as_tensor(lb, dtype=torch.int64))
               for split, (im, lb) in entry.build().items()}
     if entry.cached:
-        _save_atomic(splits, path)
+        config.save_atomic(splits, path)
     return splits
 
 
