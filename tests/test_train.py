@@ -124,3 +124,13 @@ def test_corrupt_checkpoint_is_reported(tmp_path, monkeypatch):
     path.write_bytes(b"\x00garbage")
     with pytest.raises(RuntimeError, match="delete the file"):
         train.train_or_load("broken", lambda: models.digit_cnn(), lambda m: None, profile="smoke")
+
+
+def test_train_or_load_initial_weights_depend_on_the_seed_only(tmp_path, monkeypatch):
+    monkeypatch.setenv("TLBOOK_CACHE", str(tmp_path))
+    initial = []
+    record = lambda model: initial.append([p.detach().clone() for p in model.parameters()])
+    train.train_or_load("a", lambda: models.digit_cnn(num_classes=2), record, seed=5, profile="smoke")
+    torch.rand(100)  # whatever ran in between must not matter
+    train.train_or_load("b", lambda: models.digit_cnn(num_classes=2), record, seed=5, profile="smoke")
+    assert all(torch.equal(a, b) for a, b in zip(*initial))

@@ -342,6 +342,7 @@ def train_or_load(name: str, make_model: Callable[[], nn.Module],
     """
     path = checkpoint_path(name, seed, profile)
     device = config.device()
+    config.seed_everything(seed)  # before building: the initial weights depend on the seed alone
     model = make_model().to(device)
     if path.exists():
         try:
@@ -352,8 +353,8 @@ def train_or_load(name: str, make_model: Callable[[], nn.Module],
                                "file to train the model again.") from err
         model.eval()
         return model, History(saved.get("history", []))
-    config.seed_everything(seed)
-    history = train(model) or History()
+    result = train(model)
+    history = result if isinstance(result, History) else History()
     config.save_atomic({"state_dict": model.state_dict(), "history": history.records}, path)
     model.eval()
     return model, history
