@@ -30,6 +30,23 @@ def cells(path):
     return json.loads(path.read_text())["cells"]
 
 
+def prose_lines(cell):
+    """The lines of a markdown cell outside fenced code blocks (directives such as
+    ```{exercise} hold prose, so only plain code fences are skipped)."""
+    stack = []
+    for line in "".join(cell["source"]).splitlines():
+        fence = line.strip()
+        if fence.startswith("```"):
+            rest = fence.lstrip("`").strip()
+            if not rest and stack:
+                stack.pop()
+            else:
+                stack.append("directive" if rest.startswith("{") else "code")
+            continue
+        if "code" not in stack:
+            yield line
+
+
 def test_there_are_notebooks():
     assert len(NOTEBOOKS) >= 2
 
@@ -51,8 +68,7 @@ def test_notebook_conventions(path):
     checks = [c for c in code if "remove-cell" in c.get("metadata", {}).get("tags", [])
               and re.search(r"\bassert\b", "".join(c["source"]))]
     assert checks, "a hidden check cell (tag remove-cell) must assert the chapter's claims"
-    h1 = [line for c in nb if c["cell_type"] == "markdown"
-          for line in "".join(c["source"]).splitlines() if line.startswith("# ")]
+    h1 = [line for c in nb if c["cell_type"] == "markdown" for line in prose_lines(c) if line.startswith("# ")]
     assert len(h1) == 1, f"exactly one top-level heading, found {h1}"
     source = "".join("".join(c["source"]) for c in code)
     assert "pretrained=True" not in source
