@@ -52,6 +52,10 @@ class Domain:
     def num_classes(self) -> int:
         return len(self.classes)
 
+    def take(self, index: torch.Tensor) -> "Domain":
+        """The examples at ``index`` (a tensor of positions or a boolean mask)."""
+        return replace(self, images=self.images[index], labels=self.labels[index])
+
     def subset(self, n: int | None = None, *, per_class: int | None = None, seed: int = 0) -> "Domain":
         """A random subset: ``n`` examples, or ``per_class`` examples of every class.
 
@@ -74,7 +78,7 @@ class Domain:
                                      f"{len(members)} examples, fewer than per_class={per_class}")
                 picked.append(members)
             keep = torch.cat(picked)[torch.randperm(per_class * self.num_classes, generator=gen)]
-        return replace(self, images=self.images[keep], labels=self.labels[keep])
+        return self.take(keep)
 
 
 @dataclass(frozen=True)
