@@ -134,3 +134,12 @@ def test_train_or_load_initial_weights_depend_on_the_seed_only(tmp_path, monkeyp
     torch.rand(100)  # whatever ran in between must not matter
     train.train_or_load("b", lambda: models.digit_cnn(num_classes=2), record, seed=5, profile="smoke")
     assert all(torch.equal(a, b) for a, b in zip(*initial))
+
+
+def test_linear_probe_separates_linearly_separable_features():
+    g = torch.Generator().manual_seed(0)
+    y = torch.randint(0, 3, (90,), generator=g)
+    z = torch.randn(90, 5, generator=g) + 4 * nn.functional.one_hot(y, 5).float()
+    probe = train.linear_probe(z, y, num_classes=3)
+    assert (probe(z).argmax(1) == y).float().mean() > 0.95
+    assert torch.get_num_threads() >= 1 and probe(z[:2]).shape == (2, 3)

@@ -169,6 +169,34 @@ def evaluate(model: nn.Module, domain: Domain, batch_size: int = 512) -> float:
     return (logits.argmax(1) == domain.labels).float().mean().item()
 
 
+def linear_probe(z: torch.Tensor, y: torch.Tensor, num_classes: int, l2: float = 1e-2,
+                 max_iter: int = 200) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Multinomial logistic regression on fixed features: standardise with the training
+    statistics, minimise mean cross-entropy + ``l2``/2 ||W||^2 (convex) with L-BFGS.
+    Returns a function mapping features to logits. Derived in the chapter "A first transfer"."""
+    z, y = torch.as_tensor(z, dtype=torch.float32), torch.as_tensor(y, dtype=torch.int64)
+    mean, std = z.mean(0), z.std(0) + 1e-6
+    zs = (z - mean) / std
+    W = torch.zeros(num_classes, z.shape[1], requires_grad=True)
+    b = torch.zeros(num_classes, requires_grad=True)
+    opt = torch.optim.LBFGS([W, b], lr=1, max_iter=max_iter, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = F.cross_entropy(zs @ W.T + b, y) + l2 / 2 * W.pow(2).sum()
+        loss.backward()
+        return loss
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a small convex problem: one thread avoids synchronisation costs
+    try:
+        opt.step(closure)
+    finally:
+        torch.set_num_threads(threads)
+    W, b = W.detach(), b.detach()
+    return lambda z_new: ((torch.as_tensor(z_new, dtype=torch.float32) - mean) / std) @ W.T + b
+
+
 def cross_entropy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, progress: float) -> Metrics:
     """The default supervised objective; returns the loss and the batch accuracy."""
     logits = model(x)
