@@ -5,7 +5,7 @@ import skimage.data
 import torch
 from torch import nn
 
-from tlbook import models
+from tlbook import config, data, models
 
 CAT_CLASSES = range(281, 286)  # tabby, tiger cat, Persian, Siamese, Egyptian cat
 ESPRESSO = 967
@@ -94,3 +94,20 @@ def test_gradient_reversal_is_minus_lambda_identity():
 
 def test_domain_discriminator_outputs_one_logit():
     assert models.domain_discriminator(16)(torch.randn(4, 16)).shape == (4, 1)
+
+
+def test_pretrained_features_are_cached_and_match_the_backbone(tmp_path, monkeypatch):
+    from tlbook import features, train
+    monkeypatch.setenv("TLBOOK_PROFILE", "smoke")
+    monkeypatch.setenv("TLBOOK_CACHE", str(tmp_path))
+    z, y = features.pretrained("digits-hand", "test", n=12, seed=3)
+    assert z.shape == (12, 1280) and z.dtype == torch.float32
+    domain = data.load("digits-hand", "test", n=12, seed=3)
+    assert torch.equal(y, domain.labels)
+    direct = train.predict(features._backbone(config.profile().image_size), domain.images, features=True)
+    assert torch.allclose(z, direct, atol=1e-5)
+    assert len(list((tmp_path / "features").glob("*.pt"))) == 1
+    z_again, _ = features.pretrained("digits-hand", "test", n=12, seed=3)
+    assert torch.equal(z, z_again)
+    other, _ = features.pretrained("digits-hand", "test", n=12, seed=4)
+    assert not torch.equal(z, other)

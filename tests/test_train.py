@@ -122,7 +122,7 @@ def test_corrupt_checkpoint_is_reported(tmp_path, monkeypatch):
     path = train.checkpoint_path("broken", 0, "smoke")
     path.parent.mkdir(parents=True)
     path.write_bytes(b"\x00garbage")
-    with pytest.raises(RuntimeError, match="delete the file"):
+    with pytest.raises(RuntimeError, match="delete it"):
         train.train_or_load("broken", lambda: models.digit_cnn(), lambda m: None, profile="smoke")
 
 

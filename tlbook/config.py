@@ -119,3 +119,13 @@ def save_atomic(obj, path: Path) -> None:
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def load_cached(path: Path, map_location=None):
+    """``torch.load`` a cache file or checkpoint with ``weights_only=True``; an unreadable file
+    (truncated, foreign, from an incompatible version) raises an error that says to delete it."""
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # never guess around a damaged file
+        raise RuntimeError(f"the cached file {path} is unreadable ({err}); delete it and run "
+                           "again to rebuild it.") from err

@@ -373,12 +373,8 @@ def train_or_load(name: str, make_model: Callable[[], nn.Module],
     config.seed_everything(seed)  # before building: the initial weights depend on the seed alone
     model = make_model().to(device)
     if path.exists():
-        try:
-            saved = torch.load(path, map_location=device, weights_only=True)
-            model.load_state_dict(saved["state_dict"])
-        except Exception as err:
-            raise RuntimeError(f"the checkpoint {path} could not be loaded ({err}); delete the "
-                               "file to train the model again.") from err
+        saved = config.load_cached(path, map_location=device)
+        model.load_state_dict(saved["state_dict"])
         model.eval()
         return model, History(saved.get("history", []))
     result = train(model)

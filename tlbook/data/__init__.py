@@ -226,11 +226,7 @@ def _arrays(name: str) -> dict:
     entry = _entry(name)
     path = _cache_path(name)
     if entry.cached and path.exists():
-        try:
-            return torch.load(path, weights_only=True)
-        except Exception as err:  # a truncated or foreign file: say so, never guess
-            raise RuntimeError(f"the cached domain {path} is unreadable ({err}); delete it and "
-                               "load again to rebuild it.") from err
+        return config.load_cached(path)
     splits = {split: (torch.from_numpy(np.ascontiguousarray(im)), torch.as_tensor(lb, dtype=torch.int64))
               for split, (im, lb) in entry.build().items()}
     if entry.cached:
