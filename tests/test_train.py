@@ -143,3 +143,20 @@ def test_linear_probe_separates_linearly_separable_features():
     probe = train.linear_probe(z, y, num_classes=3)
     assert (probe(z).argmax(1) == y).float().mean() > 0.95
     assert torch.get_num_threads() >= 1 and probe(z[:2]).shape == (2, 3)
+
+
+def test_fit_frozen_keeps_weights_and_batchnorm_statistics():
+    torch.manual_seed(0)
+    model = models.digit_cnn(num_classes=2)
+    before = {k: v.clone() for k, v in model.backbone.state_dict().items()}
+    train.fit(model, toy_domain(), steps=5, batch_size=32, frozen=[model.backbone])
+    after = model.backbone.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # running stats included
+    assert not any(p.requires_grad for p in model.backbone.parameters())
+
+
+def test_fit_rejects_an_optimizer_that_misses_trainable_parameters():
+    model = models.digit_cnn(num_classes=2)
+    head_only = torch.optim.SGD(model.head.parameters(), lr=0.1)  # backbone still trainable
+    with pytest.raises(RuntimeError, match="not in the optimizer"):
+        train.fit(model, toy_domain(), steps=1, optimizer=head_only)

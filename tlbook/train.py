@@ -230,12 +230,36 @@ def _default_optimizer(params, lr: float, weight_decay: float) -> torch.optim.Op
     return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay, nesterov=True)
 
 
+def check_optimizer(optimizer: torch.optim.Optimizer, *modules: nn.Module) -> None:
+    """Raise if a parameter of ``modules`` that requires gradients is not in ``optimizer``.
+
+    The classic bug it catches: an optimizer built over the head only, then the backbone
+    "unfrozen" with ``requires_grad_(True)``; the backbone gets gradients that no step uses.
+    """
+    held = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    missing = [name for m in modules for name, p in m.named_parameters()
+               if p.requires_grad and id(p) not in held]
+    if missing:
+        raise RuntimeError(f"{len(missing)} trainable parameters are not in the optimizer (e.g. "
+                           f"{missing[:3]}): they would get gradients but never change. Build the "
+                           f"optimizer after unfreezing, over all the parameters that should train.")
+
+
+def _freeze(modules: Iterable[nn.Module]) -> list[nn.Module]:
+    modules = list(modules)
+    for m in modules:
+        m.requires_grad_(False)
+    return modules
+
+
 def _engine(model: nn.Module, step: Callable[[float], Metrics], *, steps: int, steps_per_epoch: int,
             optimizer: torch.optim.Optimizer, lr_schedule: Callable[[float], float],
             evals: dict[str, Domain], progress: bool | None, desc: str,
-            trainable: nn.Module | None = None) -> History:
+            trainable: nn.Module | None = None, frozen: list[nn.Module] = ()) -> History:
     """The loop shared by :func:`fit` and :func:`adapt`: one optimiser step per call of
-    ``step(p)``, metrics summed on the device and read once per epoch."""
+    ``step(p)``, metrics summed on the device and read once per epoch. The ``frozen``
+    modules go back to eval mode after every ``train()``, so their BatchNorm statistics
+    stay fixed too."""
     import time
 
     from tqdm.auto import tqdm
@@ -252,6 +276,8 @@ def _engine(model: nn.Module, step: Callable[[float], Metrics], *, steps: int, s
             group["lr"] = base * lr_schedule(p)
         for m in modules:
             m.train()
+        for m in frozen:
+            m.eval()
         metrics = step(p)
         optimizer.zero_grad(set_to_none=True)
         metrics["loss"].backward()
@@ -287,19 +313,23 @@ def fit(model: nn.Module, train: Domain, *, epochs: float | None = None, steps: 
         objective: Callable[..., Metrics] = cross_entropy,
         lr_schedule: Callable[[float], float] = cosine,
         evaluate_on: dict[str, Domain] | None = None, seed: int = 0,
-        progress: bool | None = None) -> History:
+        frozen: Iterable[nn.Module] = (), progress: bool | None = None) -> History:
     """Supervised training of ``model`` on the labelled domain ``train``.
 
     ``objective(model, x, y, p)`` returns a dict of scalar tensors with a ``"loss"`` entry
     (the others are logged); ``p`` is the progress in [0, 1]. By default SGD with
     Nesterov momentum and a cosine learning-rate decay. ``evaluate_on`` maps names to
-    domains whose accuracy is recorded every epoch as ``<name>_acc``.
+    domains whose accuracy is recorded every epoch as ``<name>_acc``. The ``frozen``
+    submodules are frozen for real: no gradients *and* eval mode (BatchNorm statistics
+    fixed) throughout. A given ``optimizer`` must hold every parameter that trains.
     """
     _check_compatible(model, train)
     device = next(_channels_last(model).parameters()).device
     stream = _Stream(train, batch_size, device, torch.Generator().manual_seed(seed))
+    frozen = _freeze(frozen)
     if optimizer is None:
         optimizer = _default_optimizer([p for p in model.parameters() if p.requires_grad], lr, weight_decay)
+    check_optimizer(optimizer, model)
 
     def step(p: float) -> Metrics:
         x, y = stream.next()
@@ -309,7 +339,7 @@ def fit(model: nn.Module, train: Domain, *, epochs: float | None = None, steps: 
     total = _steps(epochs, steps, stream.steps_per_epoch)
     return _engine(model, step, steps=total, steps_per_epoch=min(stream.steps_per_epoch, total),
                    optimizer=optimizer, lr_schedule=lr_schedule, evals=evaluate_on or {},
-                   progress=progress, desc=f"fit {train.name}")
+                   progress=progress, desc=f"fit {train.name}", frozen=frozen)
 
 
 def adapt(model: nn.Module, source: Domain, target: Domain, objective: Callable[..., Metrics], *,
@@ -317,13 +347,13 @@ def adapt(model: nn.Module, source: Domain, target: Domain, objective: Callable[
           lr: float = 0.01, weight_decay: float = 5e-4, optimizer: torch.optim.Optimizer | None = None,
           lr_schedule: Callable[[float], float] = dann_lr,
           evaluate_on: dict[str, Domain] | None = None, seed: int = 0,
-          progress: bool | None = None) -> History:
+          frozen: Iterable[nn.Module] = (), progress: bool | None = None) -> History:
     """Two-stream training: each step draws a labelled source batch and an unlabelled
     target batch and calls ``objective(model, xs, ys, xt, p)``.
 
     The target's labels never reach the objective. If ``objective`` is an ``nn.Module``
     (say, one that owns a domain discriminator), its parameters are trained too. An epoch
-    is one pass over the larger of the two domains.
+    is one pass over the larger of the two domains. ``frozen`` is as in :func:`fit`.
     """
     _check_compatible(model, source)
     if source.num_classes != target.num_classes:
@@ -335,9 +365,12 @@ def adapt(model: nn.Module, source: Domain, target: Domain, objective: Callable[
     extra = objective if isinstance(objective, nn.Module) else None
     if extra is not None:
         extra.to(device)
+    frozen = _freeze(frozen)
+    trained = [m for m in (model, extra) if m is not None]
     if optimizer is None:
-        params = [p for m in (model, extra) if m is not None for p in m.parameters() if p.requires_grad]
+        params = [p for m in trained for p in m.parameters() if p.requires_grad]
         optimizer = _default_optimizer(params, lr, weight_decay)
+    check_optimizer(optimizer, *trained)
 
     def step(p: float) -> Metrics:
         xs, ys = src.next()
@@ -349,7 +382,7 @@ def adapt(model: nn.Module, source: Domain, target: Domain, objective: Callable[
     total = _steps(epochs, steps, per_epoch)
     return _engine(model, step, steps=total, steps_per_epoch=min(per_epoch, total), optimizer=optimizer,
                    lr_schedule=lr_schedule, evals=evaluate_on or {}, progress=progress,
-                   desc=f"adapt {source.name}→{target.name}", trainable=extra)
+                   desc=f"adapt {source.name}→{target.name}", trainable=extra, frozen=frozen)
 
 
 # ----------------------------------------------------------------------------- checkpoints
