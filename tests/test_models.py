@@ -48,11 +48,11 @@ def test_new_head_replaces_imagenet_classifier():
 
 
 def test_checksum_mismatch_is_refused(monkeypatch):
-    models._check_sha256.cache_clear()
+    models.check_sha256.cache_clear()
     monkeypatch.setattr(models, "WEIGHTS_SHA256", "0" * 64)
     with pytest.raises(models.WeightsUnavailable, match="corrupt"):
         models.efficientnet_lite0(weights="imagenet")
-    models._check_sha256.cache_clear()
+    models.check_sha256.cache_clear()
 
 
 def test_missing_weights_package_names_it(monkeypatch):

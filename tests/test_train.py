@@ -143,6 +143,9 @@ def test_linear_probe_separates_linearly_separable_features():
     probe = train.linear_probe(z, y, num_classes=3)
     assert (probe(z).argmax(1) == y).float().mean() > 0.95
     assert torch.get_num_threads() >= 1 and probe(z[:2]).shape == (2, 3)
+    # an nn.Linear with the standardisation folded in, usable as a model's head
+    assert isinstance(probe, nn.Linear) and not probe(z).requires_grad
+    assert torch.allclose(probe(z.double().numpy()), probe(z))
 
 
 def test_fit_frozen_keeps_weights_and_batchnorm_statistics():

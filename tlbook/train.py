@@ -169,11 +169,20 @@ def evaluate(model: nn.Module, domain: Domain, batch_size: int = 512) -> float:
     return (logits.argmax(1) == domain.labels).float().mean().item()
 
 
+class LinearProbe(nn.Linear):
+    """A fitted linear head; accepts NumPy or double features, and starts frozen (call
+    ``requires_grad_(True)`` to train it further, e.g. as the head of a fine-tuned model)."""
+
+    def forward(self, z) -> torch.Tensor:
+        return super().forward(torch.as_tensor(z, dtype=self.weight.dtype, device=self.weight.device))
+
+
 def linear_probe(z: torch.Tensor, y: torch.Tensor, num_classes: int, l2: float = 1e-2,
-                 max_iter: int = 200) -> Callable[[torch.Tensor], torch.Tensor]:
+                 max_iter: int = 200) -> LinearProbe:
     """Multinomial logistic regression on fixed features: standardise with the training
     statistics, minimise mean cross-entropy + ``l2``/2 ||W||^2 (convex) with L-BFGS.
-    Returns a function mapping features to logits. Derived in the chapter "A first transfer"."""
+    Returns the head mapping features to logits, standardisation folded in:
+    (z − μ)/σ · Wᵀ + b = z · (W/σ)ᵀ + (b − (μ/σ) · Wᵀ). Derived in the chapter "A first transfer"."""
     z, y = torch.as_tensor(z, dtype=torch.float32), torch.as_tensor(y, dtype=torch.int64)
     mean, std = z.mean(0), z.std(0) + 1e-6
     zs = (z - mean) / std
@@ -193,8 +202,10 @@ def linear_probe(z: torch.Tensor, y: torch.Tensor, num_classes: int, l2: float =
         opt.step(closure)
     finally:
         torch.set_num_threads(threads)
-    W, b = W.detach(), b.detach()
-    return lambda z_new: ((torch.as_tensor(z_new, dtype=torch.float32) - mean) / std) @ W.T + b
+    head = LinearProbe(z.shape[1], num_classes).requires_grad_(False)
+    head.weight.copy_(W.detach() / std)
+    head.bias.copy_(b.detach() - (mean / std) @ W.detach().T)
+    return head
 
 
 def cross_entropy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, progress: float) -> Metrics:
