@@ -171,7 +171,12 @@ def evaluate(model: nn.Module, domain: Domain, batch_size: int = 512) -> float:
 
 class LinearProbe(nn.Linear):
     """A fitted linear head; accepts NumPy or double features, and starts frozen (call
-    ``requires_grad_(True)`` to train it further, e.g. as the head of a fine-tuned model)."""
+    ``requires_grad_(True)`` to train it further, e.g. as the head of a fine-tuned model).
+
+    The standardisation is folded into the weights, so a feature that barely varied in
+    training (a ReLU unit that is almost always 0) gets a weight divided by its tiny spread:
+    harmless while the features stay fixed, explosive if fine-tuning wakes the unit up. Start
+    fine-tuning from it only on features without such units (e.g. normalised embeddings)."""
 
     def forward(self, z) -> torch.Tensor:
         return super().forward(torch.as_tensor(z, dtype=self.weight.dtype, device=self.weight.device))
