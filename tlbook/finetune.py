@@ -17,12 +17,7 @@ import torch
 from torch import nn
 
 from . import train
-
-
-def freeze(module: nn.Module) -> nn.Module:
-    """Turn off the gradients of ``module`` and put it in eval mode; returns it."""
-    module.requires_grad_(False)
-    return module.eval()
+from .train import freeze  # noqa: F401  (part of this module's interface)
 
 
 def batchnorm_layers(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:

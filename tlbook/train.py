@@ -261,11 +261,11 @@ def check_optimizer(optimizer: torch.optim.Optimizer, *modules: nn.Module) -> No
                            f"optimizer after unfreezing, over all the parameters that should train.")
 
 
-def _freeze(modules: Iterable[nn.Module]) -> list[nn.Module]:
-    modules = list(modules)
-    for m in modules:
-        m.requires_grad_(False)
-    return modules
+def freeze(module: nn.Module) -> nn.Module:
+    """Freeze for real: no gradients *and* eval mode, so BatchNorm keeps its statistics
+    (``requires_grad_(False)`` alone still lets them drift in train mode); returns it."""
+    module.requires_grad_(False)
+    return module.eval()
 
 
 def _engine(model: nn.Module, step: Callable[[float], Metrics], *, steps: int, steps_per_epoch: int,
@@ -342,7 +342,7 @@ def fit(model: nn.Module, train: Domain, *, epochs: float | None = None, steps: 
     _check_compatible(model, train)
     device = next(_channels_last(model).parameters()).device
     stream = _Stream(train, batch_size, device, torch.Generator().manual_seed(seed))
-    frozen = _freeze(frozen)
+    frozen = [freeze(m) for m in frozen]
     if optimizer is None:
         optimizer = _default_optimizer([p for p in model.parameters() if p.requires_grad], lr, weight_decay)
     check_optimizer(optimizer, model)
@@ -381,7 +381,7 @@ def adapt(model: nn.Module, source: Domain, target: Domain, objective: Callable[
     extra = objective if isinstance(objective, nn.Module) else None
     if extra is not None:
         extra.to(device)
-    frozen = _freeze(frozen)
+    frozen = [freeze(m) for m in frozen]
     trained = [m for m in (model, extra) if m is not None]
     if optimizer is None:
         params = [p for m in trained for p in m.parameters() if p.requires_grad]
