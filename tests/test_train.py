@@ -163,3 +163,11 @@ def test_fit_rejects_an_optimizer_that_misses_trainable_parameters():
     head_only = torch.optim.SGD(model.head.parameters(), lr=0.1)  # backbone still trainable
     with pytest.raises(RuntimeError, match="not in the optimizer"):
         train.fit(model, toy_domain(), steps=1, optimizer=head_only)
+
+
+def test_evaluate_gives_every_submodule_its_own_mode_back():
+    backbone = models.digit_cnn(num_classes=2).eval()          # e.g. a frozen, shared backbone
+    wrapper = nn.Sequential(backbone, nn.Identity())           # a new module starts in train mode
+    wrapper[1].train()
+    train.predict(wrapper, toy_domain(n=8).images)
+    assert not any(m.training for m in backbone.modules()) and wrapper.training

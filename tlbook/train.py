@@ -145,10 +145,11 @@ def _check_compatible(model: nn.Module, domain: Domain) -> None:
 def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 512,
             features: bool = False) -> torch.Tensor:
     """Logits (or ``model.features`` if ``features=True``) for all images, in eval mode,
-    returned on the CPU as float32."""
+    returned on the CPU as float32. Every submodule gets its own mode back afterwards (a
+    frozen backbone shared with a new, train-mode wrapper stays in eval mode)."""
     device = next(model.parameters()).device
     _channels_last(model)
-    was_training = model.training
+    modes = [(m, m.training) for m in model.modules()]
     model.eval()
     fn = model.features if features else model
     out = []
@@ -158,7 +159,8 @@ def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 512,
             with _autocast(device):
                 out.append(fn(x).float())
     finally:
-        model.train(was_training)
+        for m, mode in modes:
+            m.training = mode
     return torch.cat(out).cpu()
 
 
