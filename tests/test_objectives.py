@@ -37,3 +37,35 @@ def test_coral_zero_for_equal_covariances_and_grows_with_scale():
 def test_entropy_bounds():
     assert objectives.entropy(torch.zeros(3, 10)).item() == pytest.approx(math.log(10), rel=1e-5)
     assert objectives.entropy(torch.tensor([[100.0, 0.0, 0.0]])).item() < 1e-6
+
+
+def test_linear_time_mmd_is_the_pairwise_formula_and_tracks_the_shift():
+    torch.manual_seed(0)
+    x, y = torch.randn(4, 3), torch.randn(4, 3) + 1
+    bw = [1.0]
+    k = lambda a, b: torch.exp(-(a - b).pow(2).sum() / 2)
+    by_hand = sum(k(x[i], x[i + 1]) + k(y[i], y[i + 1]) - k(x[i], y[i + 1]) - k(x[i + 1], y[i])
+                  for i in (0, 2)) / 2
+    assert torch.allclose(objectives.mmd2_linear(x, y, bw), by_hand)
+    a, b = torch.randn(2000, 5), torch.randn(2000, 5)
+    assert abs(objectives.mmd2_linear(a, b).item()) < 0.05
+    assert objectives.mmd2_linear(a, b + 1.0).item() > 0.2
+
+
+def test_joint_mmd_of_one_layer_is_the_mmd_and_sees_the_joint():
+    torch.manual_seed(0)
+    x, y = torch.randn(64, 4), torch.randn(64, 4) + 0.5
+    assert torch.allclose(objectives.joint_mmd2([x], [y]), objectives.mmd2(x, y), atol=1e-6)
+    # Same marginals, different pairing: only the joint distance can tell.
+    f = torch.randn(200, 2)
+    pred = (f[:, :1] > 0).float()
+    joint = objectives.joint_mmd2([f, pred], [f, 1 - pred])
+    assert abs(objectives.mmd2(pred, 1 - pred[torch.randperm(200)]).item()) < 0.05
+    assert joint.item() > 0.1
+
+
+def test_minimum_class_confusion_bounds():
+    confident = torch.eye(5).repeat(4, 1) * 50       # every class, no confusion
+    assert objectives.minimum_class_confusion(confident, temperature=1.0).item() < 1e-6
+    uniform = torch.zeros(20, 5)
+    assert abs(objectives.minimum_class_confusion(uniform).item() - 4 / 5) < 1e-6
