@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from tlbook import da, models
+from tlbook import da, data, models
 
 
 def _batch(seed=0):
@@ -67,3 +67,18 @@ def test_mcd_heads_start_apart_and_its_loss_drives_them_further_apart():
 def test_negative_weight_is_refused():
     with pytest.raises(ValueError, match="weight"):
         da.dan(weight=-1.0)
+
+
+def test_adapted_trains_once_then_loads(monkeypatch, tmp_path):
+    monkeypatch.setenv("TLBOOK_CACHE", str(tmp_path))
+    monkeypatch.setenv("TLBOOK_PROFILE", "smoke")
+    monkeypatch.setitem(da.STEPS, "smoke", 3)
+    monkeypatch.setattr(da, "domains", lambda s, t, seed: (
+        data.load("digits-hand", n=64), data.load("digits-hand-m", n=64, seed=1),
+        data.load("digits-hand-m", "test", n=32)))
+    first, history = da.adapted("dann", "digits-hand", "digits-hand-m", seed=0)
+    assert len(history["target_acc"]) >= 1
+    again, _ = da.adapted("dann", "digits-hand", "digits-hand-m", seed=0)
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), again.state_dict().values()))
+    with pytest.raises(ValueError, match="unknown method"):
+        da.adapted("dnn", "digits-hand", "digits-hand-m", seed=0)

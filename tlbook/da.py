@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import models, objectives
+from . import config, data, models, objectives, train
 from .train import dann_lambda
 
 Metrics = dict[str, torch.Tensor]
@@ -179,3 +179,62 @@ def mcc(weight: float = 1.0) -> SelfTraining:
 
 def entropy_minimisation(weight: float = 0.1) -> SelfTraining:
     return SelfTraining(objectives.entropy, weight)
+
+
+# ----------------------------------------------------------------------------- running a method
+
+#: name → factory(model) → objective, for every method the leaderboard runs.
+METHODS = {
+    "source-only": lambda model: source_only,
+    "dan": lambda model: dan(),
+    "deep-coral": lambda model: deep_coral(),
+    "jan": lambda model: jan(),
+    "dann": lambda model: DANN(model.feature_dim),
+    "cdan": lambda model: CDAN(model.feature_dim, model.head.out_features),
+    "mcd": lambda model: MCD(model.head),
+    "mcc": lambda model: mcc(),
+    "entropy": lambda model: entropy_minimisation(),
+}
+
+STEPS = {"smoke": 300, "cpu": 1000, "gpu": 5000}      # two-stream SGD steps per run
+BATCH = {"smoke": 64, "cpu": 64, "gpu": 128}          # per domain: a step sees twice this
+
+
+def domains(source: str, target: str, seed: int) -> tuple[data.Domain, data.Domain, data.Domain]:
+    """(labelled source, unlabelled target, target test) at the profile's sizes. The
+    target's training labels are carried by the Domain but never read by the loop."""
+    prof = config.profile()
+
+    def take(name: str, split: str, n: int, subset_seed: int) -> data.Domain:
+        full = data.load(name, split)
+        return full.subset(min(n, len(full)), seed=subset_seed)
+
+    return (take(source, "train", prof.train_size, seed), take(target, "train", prof.train_size, seed + 1),
+            take(target, "test", prof.test_size, 0))
+
+
+def run(make_objective, source: str, target: str, seed: int,
+        progress: bool | None = None) -> tuple[models.Classifier, train.History]:
+    """Train a fresh LeNet (initialised from ``seed``) on the pair with the objective that
+    ``make_objective(model)`` returns, for the profile's steps, with the DANN learning-rate
+    decay; the target test accuracy is recorded every epoch."""
+    config.seed_everything(seed)
+    model = models.digit_cnn().to(config.device())
+    return model, _train(model, make_objective(model), source, target, seed, progress)
+
+
+def _train(model, objective, source: str, target: str, seed: int, progress: bool | None = None) -> train.History:
+    labelled, unlabelled, test = domains(source, target, seed)
+    name = config.profile_name()
+    return train.adapt(model, labelled, unlabelled, objective, steps=STEPS[name], batch_size=BATCH[name],
+                       lr=0.01, seed=seed, evaluate_on={"target": test}, progress=progress)
+
+
+def adapted(method: str, source: str, target: str, seed: int) -> tuple[models.Classifier, train.History]:
+    """The model that ``method`` (a key of :data:`METHODS`) trains on the pair, and its
+    history; trained once per profile and seed, then loaded from the cache."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {sorted(METHODS)}")
+    return train.train_or_load(
+        f"da-{method}-{source}-to-{target}", models.digit_cnn,
+        lambda model: _train(model, METHODS[method](model), source, target, seed), seed=seed)
