@@ -1,4 +1,5 @@
-"""Command line: ``python -m tlbook info`` and ``python -m tlbook bench [--quick]``."""
+"""Command line: ``python -m tlbook info``, ``python -m tlbook bench [--quick]`` and
+``python -m tlbook leaderboard [--out FILE]``."""
 from __future__ import annotations
 
 import argparse
@@ -38,13 +39,19 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("info", help="profile, device, and which domains and weights are available here")
     bench = sub.add_parser("bench", help="the book's training loop against the textbook loop")
     bench.add_argument("--quick", action="store_true", help="a short run (about a minute on a CPU)")
+    board = sub.add_parser("leaderboard", help="every adaptation method of tlbook.da on the book's pairs")
+    board.add_argument("--out", help="the JSON results file (default: leaderboard-<profile>.json)")
     args = parser.parse_args(argv)
     if args.command == "info":
         info()
-    else:
+    elif args.command == "bench":
         from . import bench as bench_module
 
         bench_module.main(quick=args.quick)
+    else:
+        from . import leaderboard
+
+        leaderboard.main(out=args.out)
     return 0
 
 

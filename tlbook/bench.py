@@ -94,7 +94,7 @@ def run(quick: bool = False, repeats: int | None = None, seed: int = 0) -> dict:
             accs[name].append(train.evaluate(model, test_set))
     images = steps * batch_size
     result = {
-        "device": _device_name(device), "domain": domain, "train_examples": len(train_set),
+        "device": config.device_name(device), "domain": domain, "train_examples": len(train_set),
         "steps": steps, "batch_size": batch_size, "repeats": repeats,
         "tlbook_img_per_s": images / statistics.median(times["tlbook"]),
         "textbook_img_per_s": images / statistics.median(times["textbook"]),
@@ -102,12 +102,6 @@ def run(quick: bool = False, repeats: int | None = None, seed: int = 0) -> dict:
     }
     result["speedup"] = result["tlbook_img_per_s"] / result["textbook_img_per_s"]
     return result
-
-
-def _device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"{device.type} ({torch.get_num_threads()} threads)"
 
 
 def main(quick: bool = False) -> dict:

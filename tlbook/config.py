@@ -82,6 +82,14 @@ def device() -> torch.device:
     return torch.device("cpu")
 
 
+def device_name(dev: torch.device | None = None) -> str:
+    """A name for reports: the GPU's model, or the CPU with its thread count."""
+    dev = dev or device()
+    if dev.type == "cuda":
+        return torch.cuda.get_device_name(dev)
+    return f"{dev.type} ({torch.get_num_threads()} threads)"
+
+
 def seed_everything(seed: int) -> torch.Generator:
     """Seed Python, NumPy and PyTorch; return a CPU generator seeded the same way.
 
