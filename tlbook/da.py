@@ -220,10 +220,11 @@ def run(make_objective, source: str, target: str, seed: int,
     decay; the target test accuracy is recorded every epoch."""
     config.seed_everything(seed)
     model = models.digit_cnn().to(config.device())
-    return model, _train(model, make_objective(model), source, target, seed, progress)
+    return model, train_on_pair(model, make_objective(model), source, target, seed, progress)
 
 
-def _train(model, objective, source: str, target: str, seed: int, progress: bool | None = None) -> train.History:
+def train_on_pair(model, objective, source: str, target: str, seed: int, progress: bool | None = None) -> train.History:
+    """Train ``model`` in place with ``objective`` on the pair at the profile's sizes and steps."""
     labelled, unlabelled, test = domains(source, target, seed)
     name = config.profile_name()
     return train.adapt(model, labelled, unlabelled, objective, steps=STEPS[name], batch_size=BATCH[name],
@@ -237,4 +238,4 @@ def adapted(method: str, source: str, target: str, seed: int) -> tuple[models.Cl
         raise ValueError(f"unknown method {method!r}; choose one of {sorted(METHODS)}")
     return train.train_or_load(
         f"da-{method}-{source}-to-{target}", models.digit_cnn,
-        lambda model: _train(model, METHODS[method](model), source, target, seed), seed=seed)
+        lambda model: train_on_pair(model, METHODS[method](model), source, target, seed), seed=seed)
