@@ -30,3 +30,8 @@ def test_leaderboard_errors_name_the_fix(tiny, tmp_path):
         leaderboard.run(methods=["dnn"])
     with pytest.raises(FileNotFoundError, match="python -m tlbook leaderboard"):
         leaderboard.read(tmp_path / "missing.json")
+
+
+def test_mean_std_formats_the_sample_standard_deviation():
+    assert leaderboard.mean_std([50.0, 52.0, 54.0]) == "52.0 ± 2.0"
+    assert leaderboard.mean_std([41.25]) == "41.2 ± 0.0"

@@ -69,3 +69,25 @@ def test_minimum_class_confusion_bounds():
     assert objectives.minimum_class_confusion(confident, temperature=1.0).item() < 1e-6
     uniform = torch.zeros(20, 5)
     assert abs(objectives.minimum_class_confusion(uniform).item() - 4 / 5) < 1e-6
+
+
+def test_information_maximisation_prefers_confident_and_balanced_over_collapsed():
+    balanced = torch.eye(5).repeat(4, 1) * 50             # confident, every class equally often
+    collapsed = torch.zeros(20, 5)
+    collapsed[:, 0] = 50                                  # confident, always class 0
+    assert objectives.information_maximisation(balanced).item() == pytest.approx(-math.log(5), abs=1e-5)
+    assert objectives.information_maximisation(collapsed).item() == pytest.approx(0.0, abs=1e-5)
+    # entropy alone cannot tell the two apart: both are (almost) zero
+    assert objectives.entropy(collapsed).item() < 1e-6 and objectives.entropy(balanced).item() < 1e-6
+
+
+def test_pseudo_label_loss_keeps_confident_predictions_only_and_fixes_the_labels():
+    logits = torch.tensor([[4.0, 0.0, 0.0], [0.2, 0.0, 0.1]], requires_grad=True)   # confident, unsure
+    loss = objectives.pseudo_label_loss(logits, threshold=0.9)
+    manual = torch.nn.functional.cross_entropy(logits[:1], torch.tensor([0]), reduction="sum") / 2
+    assert torch.allclose(loss, manual)
+    assert objectives.pseudo_label_loss(logits, threshold=0.99).item() == 0.0       # nobody confident
+    loss.backward()
+    assert logits.grad[1].abs().max() == 0                                          # the unsure row is ignored
+    with pytest.raises(ValueError, match="threshold"):
+        objectives.pseudo_label_loss(logits, threshold=1.0)

@@ -162,8 +162,9 @@ class MCD(nn.Module):
 
 class SelfTraining:
     """Target-side terms: ``CE + weight · term(target logits)``, with ``term`` one of
-    :func:`tlbook.objectives.entropy` (entropy minimisation) or
-    :func:`tlbook.objectives.minimum_class_confusion` (MCC)."""
+    :func:`tlbook.objectives.entropy` (entropy minimisation),
+    :func:`tlbook.objectives.minimum_class_confusion` (MCC) or
+    :func:`tlbook.objectives.pseudo_label_loss` (confident pseudo-labels)."""
 
     def __init__(self, term, weight: float = 1.0):
         self.term, self.weight = term, weight
@@ -181,6 +182,11 @@ def entropy_minimisation(weight: float = 0.1) -> SelfTraining:
     return SelfTraining(objectives.entropy, weight)
 
 
+def pseudo_labelling(weight: float = 1.0, threshold: float = 0.9) -> SelfTraining:
+    """Self-training: cross-entropy on the target examples predicted with confidence >= threshold."""
+    return SelfTraining(lambda logits: objectives.pseudo_label_loss(logits, threshold), weight)
+
+
 # ----------------------------------------------------------------------------- running a method
 
 #: name → factory(model) → objective, for every method the leaderboard runs.
@@ -194,6 +200,7 @@ METHODS = {
     "mcd": lambda model: MCD(model.head),
     "mcc": lambda model: mcc(),
     "entropy": lambda model: entropy_minimisation(),
+    "pseudo-label": lambda model: pseudo_labelling(),
 }
 
 STEPS = {"smoke": 300, "cpu": 1000, "gpu": 5000}      # two-stream SGD steps per run

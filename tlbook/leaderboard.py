@@ -41,6 +41,13 @@ def run(pairs=PAIRS, methods=tuple(da.METHODS), seeds=None) -> dict:
             "date": datetime.date.today().isoformat(), "rows": rows}
 
 
+def mean_std(values) -> str:
+    """"mean ± std" of accuracies in %, one decimal; the sample std over seeds (0 for one seed)."""
+    values = list(values)
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):.1f} ± {std:.1f}"
+
+
 def write(results: dict, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

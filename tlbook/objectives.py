@@ -115,3 +115,25 @@ def minimum_class_confusion(logits: torch.Tensor, temperature: float = 2.5) -> t
     confusion = (p * w[:, None]).T @ p           # (classes, classes)
     confusion = confusion / confusion.sum(1, keepdim=True)
     return (confusion.sum() - confusion.trace()) / len(confusion)
+
+
+def information_maximisation(logits: torch.Tensor) -> torch.Tensor:
+    """The information-maximisation loss of SHOT (Liang et al., 2020): the mean entropy of the
+    predictions *minus* the entropy of their average. The first term makes every prediction
+    confident; the second keeps the batch spread over the classes, which forbids the collapse
+    onto one class that entropy minimisation alone allows. Its minimum, ``-log(classes)``, is
+    reached by confident predictions that use every class equally often."""
+    mean = F.softmax(logits, dim=1).mean(0)
+    return entropy(logits) + (mean * mean.clamp_min(1e-12).log()).sum()
+
+
+def pseudo_label_loss(logits: torch.Tensor, threshold: float = 0.9) -> torch.Tensor:
+    """Self-training with confident pseudo-labels: cross-entropy against the arg-max class of
+    each prediction whose top probability is at least ``threshold``, summed and divided by
+    the whole batch (so a batch with few confident examples pulls little). The pseudo-labels
+    are constants: no gradient flows through the choice of the class."""
+    if not 0.0 <= threshold < 1.0:
+        raise ValueError(f"threshold must be in [0, 1), got {threshold}")
+    confidence, pseudo = F.softmax(logits.detach(), dim=1).max(1)
+    keep = (confidence >= threshold).float()
+    return (F.cross_entropy(logits, pseudo, reduction="none") * keep).sum() / len(logits)

@@ -360,6 +360,13 @@ def fit(model: nn.Module, train: Domain, *, epochs: float | None = None, steps: 
                    progress=progress, desc=f"fit {train.name}", frozen=frozen)
 
 
+def fit_unlabelled(model: nn.Module, images: Domain, objective: Callable[..., Metrics], **kwargs) -> History:
+    """:func:`fit` on a domain whose labels are never read: ``objective(model, x, p)`` sees
+    the images only (the source-free methods of Part IV train this way). Keyword arguments
+    are those of :func:`fit`."""
+    return fit(model, images, objective=lambda m, x, _labels, p: objective(m, x, p), **kwargs)
+
+
 def adapt(model: nn.Module, source: Domain, target: Domain, objective: Callable[..., Metrics], *,
           epochs: float | None = None, steps: int | None = None, batch_size: int = 128,
           lr: float = 0.01, weight_decay: float = 5e-4, optimizer: torch.optim.Optimizer | None = None,

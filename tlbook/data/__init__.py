@@ -56,6 +56,16 @@ class Domain:
         """The examples at ``index`` (a tensor of positions or a boolean mask)."""
         return replace(self, images=self.images[index], labels=self.labels[index])
 
+    def relabelled(self, labels: torch.Tensor, name: str | None = None) -> "Domain":
+        """The same images with other labels, e.g. pseudo-labels predicted by a model."""
+        labels = torch.as_tensor(labels, dtype=torch.int64)
+        if labels.shape != self.labels.shape:
+            raise ValueError(f"{self.name}/{self.split} has {len(self)} images but {tuple(labels.shape)} labels "
+                             f"were given; give one label per image")
+        if len(labels) and not 0 <= int(labels.min()) <= int(labels.max()) < self.num_classes:
+            raise ValueError(f"labels must lie in 0..{self.num_classes - 1} (the classes of {self.name})")
+        return replace(self, labels=labels, name=name or self.name)
+
     def subset(self, n: int | None = None, *, per_class: int | None = None, seed: int = 0) -> "Domain":
         """A random subset: ``n`` examples, or ``per_class`` examples of every class.
 
