@@ -35,3 +35,11 @@ def test_leaderboard_errors_name_the_fix(tiny, tmp_path):
 def test_mean_std_formats_the_sample_standard_deviation():
     assert leaderboard.mean_std([50.0, 52.0, 54.0]) == "52.0 ± 2.0"
     assert leaderboard.mean_std([41.25]) == "41.2 ± 0.0"
+
+
+def test_leaderboard_runs_source_free_methods_from_the_cached_source_model(tiny):
+    results = leaderboard.run(pairs=[("digits-hand", "digits-hand-m")], methods=["source-only", "adabn"], seeds=[0])
+    by_method = {r["method"]: r for r in results["rows"]}
+    assert by_method["adabn"]["train_seconds"] is None and 0 <= by_method["adabn"]["target_acc"] <= 1
+    with pytest.raises(ValueError, match="unknown method 'tnet'"):
+        leaderboard.trained("tnet", "digits-hand", "digits-hand-m", 0)
