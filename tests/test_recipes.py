@@ -25,6 +25,6 @@ def test_trained_on_is_cached_under_a_stable_name(tmp_path, monkeypatch):
     monkeypatch.setenv("TLBOOK_CACHE", str(tmp_path))
     monkeypatch.setitem(recipes.STEPS, "smoke", 3)
     first = recipes.trained_on("digits-hand", seed=0)
-    assert (tmp_path / "models" / "source-only-digits-hand-smoke-seed0.pt").exists()
+    assert (tmp_path / "models" / "source-only-digits-hand-v1-smoke-seed0.pt").exists()
     again = recipes.trained_on("digits-hand", seed=0)
     assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), again.state_dict().values()))

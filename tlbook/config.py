@@ -6,6 +6,10 @@ continuous integration (``smoke``), a laptop (``cpu``) and a GPU (``gpu``):
 >>> from tlbook import config
 >>> cfg = config.profile()          # chosen by TLBOOK_PROFILE, else detected
 >>> cfg.name, cfg.seeds
+
+``TLBOOK_SEED_OFFSET`` (default 0) shifts every experiment seed — the profile's ``seeds`` and
+:func:`seed` — so that a claim can be checked on another trajectory: a check that holds for one
+seed only fails under another offset. The domains themselves never depend on it.
 """
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ import os
 import platform
 import random
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -60,27 +64,75 @@ def profile_name() -> str:
     return name
 
 
+def seed_offset() -> int:
+    """``TLBOOK_SEED_OFFSET`` (default 0): added to every experiment seed."""
+    raw = os.environ.get("TLBOOK_SEED_OFFSET", "").strip()
+    if not raw:
+        return 0
+    try:
+        offset = int(raw)
+    except ValueError:
+        offset = -1
+    if offset < 0:
+        raise ValueError(f"TLBOOK_SEED_OFFSET={raw!r} is not a non-negative integer; "
+                         "use e.g. TLBOOK_SEED_OFFSET=1, or unset it for the book's own seeds.")
+    return offset
+
+
+def seed(k: int = 0) -> int:
+    """The ``k``-th experiment seed: ``k`` shifted by ``TLBOOK_SEED_OFFSET``. Use it wherever a
+    notebook would write a literal seed for training, subsampling or initialisation."""
+    return k + seed_offset()
+
+
 def profile(name: str | None = None) -> Profile:
-    """The :class:`Profile` called ``name``, or the active one."""
+    """The :class:`Profile` called ``name``, or the active one; its ``seeds`` are shifted by
+    ``TLBOOK_SEED_OFFSET``."""
     name = name or profile_name()
     if name not in PROFILES:
         raise ValueError(f"unknown profile {name!r}; known profiles: {sorted(PROFILES)}")
-    return PROFILES[name]
+    base = PROFILES[name]
+    return replace(base, seeds=tuple(seed(s) for s in base.seeds))
+
+
+DEVICE_TYPES = ("cpu", "cuda", "mps")
 
 
 def device() -> torch.device:
     """The fastest device here: CUDA, then Apple's MPS, then the CPU.
 
-    ``TLBOOK_DEVICE`` overrides the choice (e.g. ``TLBOOK_DEVICE=cpu``).
+    ``TLBOOK_DEVICE`` overrides the choice (e.g. ``TLBOOK_DEVICE=cpu``); a device this machine
+    does not have is refused with the fix, before any tensor meets it.
     """
-    forced = os.environ.get("TLBOOK_DEVICE")
+    forced = os.environ.get("TLBOOK_DEVICE", "").strip()
     if forced:
-        return torch.device(forced)
+        return _validated_device(forced)
     if torch.cuda.is_available():
         return torch.device("cuda")
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def _validated_device(spec: str) -> torch.device:
+    try:
+        dev = torch.device(spec)
+    except RuntimeError:
+        dev = None
+    if dev is None or dev.type not in DEVICE_TYPES:
+        raise ValueError(f"TLBOOK_DEVICE={spec!r} is not a device; use one of {', '.join(DEVICE_TYPES)} "
+                         "(e.g. cuda:1), or unset it to pick the fastest device here.")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"TLBOOK_DEVICE={spec!r} but PyTorch sees no CUDA device on this machine (no GPU, "
+                         "no driver, or a CPU-only build of torch); set TLBOOK_DEVICE=cpu or unset it.")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ValueError(f"TLBOOK_DEVICE={spec!r} but this machine has {torch.cuda.device_count()} CUDA "
+                         "device(s), numbered from 0; pick one of them or unset TLBOOK_DEVICE.")
+    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) is not None
+                                  and torch.backends.mps.is_available()):
+        raise ValueError(f"TLBOOK_DEVICE={spec!r} but Apple's MPS backend is not available here; "
+                         "set TLBOOK_DEVICE=cpu or unset it.")
+    return dev
 
 
 def device_name(dev: torch.device | None = None) -> str:

@@ -204,6 +204,7 @@ METHODS = {
     "pseudo-label": lambda model, **options: pseudo_labelling(**options),
 }
 
+VERSION = 1  # recipe version in the checkpoint names: bump it when a method or the loop's settings change
 STEPS = {"smoke": 300, "cpu": 1000, "gpu": 5000}      # two-stream SGD steps per run
 BATCH = {"smoke": 64, "cpu": 64, "gpu": 128}          # per domain: a step sees twice this
 
@@ -262,4 +263,5 @@ def adapted(method: str, source: str, target: str, seed: int,
     name = f"da-{method}" + ("" if weight is None else f"-weight{weight:g}")
     return train.train_or_load(
         f"{name}-{source}-to-{target}", models.digit_cnn,
-        lambda model: train_on_pair(model, METHODS[method](model, **options), source, target, seed), seed=seed)
+        lambda model: train_on_pair(model, METHODS[method](model, **options), source, target, seed), seed=seed,
+        version=VERSION)

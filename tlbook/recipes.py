@@ -10,6 +10,7 @@ import torch
 
 from . import config, data, models, train
 
+VERSION = 1  # recipe version in the checkpoint names: bump it when the recipe changes
 LR = 0.05
 STEPS = {"smoke": 40, "cpu": 150, "gpu": 2000}            # SGD steps per model
 BATCH = {"smoke": 64, "cpu": 64, "gpu": 256}
@@ -45,5 +46,5 @@ def trained_on(name: str, seed: int) -> models.Classifier:
     model, _ = train.train_or_load(
         f"source-only-{name}", lambda: new_model(seed),
         lambda m: train.fit(m, labelled, steps=steps, batch_size=batch, lr=LR, seed=seed),
-        seed=seed)
+        seed=seed, version=VERSION)
     return model

@@ -22,6 +22,8 @@ from torch import nn
 
 from . import da, data, finetune, models, objectives, train
 
+VERSION = 1  # recipe version in the checkpoint names: bump it when a method changes
+
 
 def _batch_norms(model: nn.Module) -> list[nn.Module]:
     norms = finetune.batchnorm_layers(model)
@@ -119,5 +121,6 @@ def adapted(method: str, source: str, target: str, seed: int) -> nn.Module:
     def build(model):
         model.load_state_dict(METHODS[method](source_model, unlabelled, seed).state_dict())
 
-    model, _ = train.train_or_load(f"sf-{method}-{source}-to-{target}", models.digit_cnn, build, seed=seed)
+    model, _ = train.train_or_load(f"sf-{method}-{source}-to-{target}", models.digit_cnn, build, seed=seed,
+                                   version=VERSION)
     return model

@@ -134,11 +134,33 @@ def _channels_last(model: nn.Module) -> nn.Module:
 
 
 def _check_compatible(model: nn.Module, domain: Domain) -> None:
+    """Refuse, with the fix, data the model cannot take: a class count that differs from the
+    head's, or images of a size or channel count the model's layers reject (found by one
+    forward pass of two images in eval mode, so no BatchNorm statistic moves)."""
     head = getattr(model, "head", None)
     if isinstance(head, nn.Linear) and head.out_features != domain.num_classes:
         raise ValueError(f"the model's head has {head.out_features} outputs but {domain.name} has "
                          f"{domain.num_classes} classes; build the model with "
                          f"num_classes={domain.num_classes} or replace its head.")
+    if len(domain) == 0:
+        raise ValueError(f"{domain.name}/{domain.split} has no examples")
+    device = next(model.parameters()).device
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        with torch.no_grad(), _autocast(device):
+            model(_prepare(domain.images[:2].to(device), device))
+    except RuntimeError as err:
+        raise ValueError(
+            f"the model cannot take the images of {domain.name}/{domain.split}, of shape "
+            f"{tuple(domain.images.shape[1:])} (channels, height, width): {str(err).splitlines()[0]}. "
+            "Give it images of the size and channel count it was built for: resize them (e.g. "
+            "torch.nn.functional.interpolate), build the model for this input (models.digit_cnn takes "
+            "32x32, the ImageNet backbone its profile's image_size), or, for grey images, repeat the "
+            "channel three times (images.expand(-1, 3, -1, -1)).") from err
+    finally:
+        for m, mode in modes:
+            m.training = mode
 
 
 @torch.no_grad()
@@ -285,6 +307,7 @@ def _engine(model: nn.Module, step: Callable[[float], Metrics], *, steps: int, s
     show = config.profile().progress if progress is None else progress
     base_lrs = [g["lr"] for g in optimizer.param_groups]
     history, sums, count = History(), {}, 0
+    first_bad = torch.tensor(steps, device=next(model.parameters()).device)  # steps = "none yet"
     modules = [m for m in (model, trainable) if m is not None]
     start = time.perf_counter()
     bar = tqdm(range(steps), desc=desc, disable=not show, leave=False)
@@ -297,13 +320,17 @@ def _engine(model: nn.Module, step: Callable[[float], Metrics], *, steps: int, s
         for m in frozen:
             m.eval()
         metrics = step(p)
+        loss = metrics["loss"]
+        # Flag a NaN or infinite loss on the device (no host sync here); read at the epoch's sync.
+        first_bad = torch.where(torch.isfinite(loss.detach()), first_bad, first_bad.clamp(max=i))
         optimizer.zero_grad(set_to_none=True)
-        metrics["loss"].backward()
+        loss.backward()
         optimizer.step()
         for key, value in metrics.items():  # detach and sum on the device: no host sync here
             sums[key] = sums.get(key, 0.0) + value.detach().float()
         count += 1
         if (i + 1) % steps_per_epoch == 0 or i + 1 == steps:
+            _raise_if_diverged(int(first_bad), steps, desc)  # one sync per epoch, shared with the metrics
             record = {"epoch": (i + 1) / steps_per_epoch, "step": i + 1}
             record.update({k: (v / count).item() for k, v in sums.items()})  # one sync per epoch
             record.update({f"{name}_acc": evaluate(model, dom) for name, dom in evals.items()})
@@ -314,6 +341,18 @@ def _engine(model: nn.Module, step: Callable[[float], Metrics], *, steps: int, s
     for m in modules:
         m.eval()
     return history
+
+
+class TrainingDiverged(FloatingPointError):
+    """The loss became NaN or infinite during training."""
+
+
+def _raise_if_diverged(first_bad: int, steps: int, desc: str) -> None:
+    if first_bad < steps:
+        raise TrainingDiverged(
+            f"{desc}: the loss became NaN or infinite at step {first_bad + 1} of {steps}. Check the "
+            "inputs for NaN or infinite values, and lower the learning rate if the loss grew before "
+            "that step (a divergent run); the model's weights are no longer usable.")
 
 
 def _steps(epochs: float | None, steps: int | None, steps_per_epoch: int) -> int:
@@ -412,27 +451,36 @@ def adapt(model: nn.Module, source: Domain, target: Domain, objective: Callable[
 
 # ----------------------------------------------------------------------------- checkpoints
 
-def checkpoint_path(name: str, seed: int, profile: str | None = None) -> Path:
+def checkpoint_path(name: str, seed: int, profile: str | None = None, version: int = 1) -> Path:
     profile = profile or config.profile_name()
-    return config.cache_dir() / "models" / f"{name}-{profile}-seed{seed}.pt"
+    return config.cache_dir() / "models" / f"{name}-v{version}-{profile}-seed{seed}.pt"
 
 
 def train_or_load(name: str, make_model: Callable[[], nn.Module],
                   train: Callable[[nn.Module], History | None], *, seed: int = 0,
-                  profile: str | None = None) -> tuple[nn.Module, History]:
+                  profile: str | None = None, version: int = 1) -> tuple[nn.Module, History]:
     """Load the model ``name`` trained with ``seed`` under this profile, or train and cache it.
 
     ``make_model()`` builds the untrained architecture; ``train(model)`` trains it in place
-    and may return a :class:`History`. The cache key is (name, profile, seed); the file is
-    written atomically and read with ``weights_only=True``.
+    and may return a :class:`History`. The cache key is (name, recipe ``version``, profile,
+    seed): bump ``version`` whenever the recipe changes (steps, learning rate, objective,
+    data), so that a model trained by the old recipe is never loaded. The file is written
+    atomically and read with ``weights_only=True``.
     """
-    path = checkpoint_path(name, seed, profile)
+    path = checkpoint_path(name, seed, profile, version)
     device = config.device()
     config.seed_everything(seed)  # before building: the initial weights depend on the seed alone
     model = make_model().to(device)
     if path.exists():
         saved = config.load_cached(path, map_location=device)
-        model.load_state_dict(saved["state_dict"])
+        try:
+            model.load_state_dict(saved["state_dict"])
+        except (RuntimeError, KeyError, TypeError) as err:
+            raise RuntimeError(
+                f"the cached checkpoint {path} does not fit the model {name!r} builds "
+                f"({str(err).splitlines()[0]}): it was trained for another architecture. Delete the "
+                "file to train the model again, or, if the recipe changed on purpose, bump its "
+                "version= so that the old checkpoint is no longer addressed.") from err
         model.eval()
         return model, History(saved.get("history", []))
     result = train(model)

@@ -41,6 +41,22 @@ class Domain:
     classes: tuple[str, ...]
     description: str
 
+    def __post_init__(self):
+        # Bad labels would otherwise surface as an IndexError deep inside a loss, or as silent
+        # nonsense in a confusion matrix: refuse them where the domain is made.
+        if self.labels.dtype != torch.int64 or self.labels.dim() != 1:
+            raise ValueError(f"{self.name}/{self.split}: labels must be a 1-D int64 tensor, got "
+                             f"{self.labels.dtype} of shape {tuple(self.labels.shape)}; convert them with "
+                             "torch.as_tensor(labels, dtype=torch.int64).")
+        if len(self.images) != len(self.labels):
+            raise ValueError(f"{self.name}/{self.split}: {len(self.images)} images but {len(self.labels)} "
+                             "labels; give one label per image.")
+        if len(self.labels) and not 0 <= int(self.labels.min()) <= int(self.labels.max()) < len(self.classes):
+            bad = self.labels[(self.labels < 0) | (self.labels >= len(self.classes))]
+            raise ValueError(f"{self.name}/{self.split}: labels must lie in 0..{len(self.classes) - 1} (one per "
+                             f"class of {len(self.classes)}), but {len(bad)} do not (e.g. {bad[:3].tolist()}); "
+                             "map the labels to class indices first, or list every class in classes=.")
+
     def __len__(self) -> int:
         return len(self.labels)
 
@@ -62,8 +78,6 @@ class Domain:
         if labels.shape != self.labels.shape:
             raise ValueError(f"{self.name}/{self.split} has {len(self)} images but {tuple(labels.shape)} labels "
                              f"were given; give one label per image")
-        if len(labels) and not 0 <= int(labels.min()) <= int(labels.max()) < self.num_classes:
-            raise ValueError(f"labels must lie in 0..{self.num_classes - 1} (the classes of {self.name})")
         return replace(self, labels=labels, name=name or self.name)
 
     def subset(self, n: int | None = None, *, per_class: int | None = None, seed: int = 0) -> "Domain":

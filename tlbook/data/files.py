@@ -145,7 +145,13 @@ def read_image_folder(root: str | Path, size: int) -> tuple[np.ndarray, np.ndarr
         raise DatasetUnavailable(f"no images found under {root}; expected <root>/<class>/<image>.")
     images = np.empty((len(files), 3, size, size), dtype=np.uint8)
     for i, (path, _) in enumerate(files):
-        with Image.open(path) as im:
-            images[i] = np.asarray(im.convert("RGB").resize((size, size), Image.BILINEAR)).transpose(2, 0, 1)
+        try:
+            with Image.open(path) as im:
+                images[i] = np.asarray(im.convert("RGB").resize((size, size), Image.BILINEAR)).transpose(2, 0, 1)
+        except (OSError, ValueError) as err:  # PIL's UnidentifiedImageError is an OSError
+            raise DatasetUnavailable(
+                f"cannot read the image {path} ({type(err).__name__}: {err}); {i} of {len(files)} images "
+                f"under {root} were read before it. Remove or replace the file (a truncated download, "
+                "or a file that is not an image) and load the folder again.") from err
     labels = np.array([c for _, c in files], dtype=np.int64)
     return images, labels, classes
