@@ -150,7 +150,7 @@ def _check_compatible(model: nn.Module, domain: Domain) -> None:
     try:
         with torch.no_grad(), _autocast(device):
             model(_prepare(domain.images[:2].to(device), device))
-    except RuntimeError as err:
+    except (RuntimeError, ValueError) as err:  # a layer's shape error, or Standardize's channel check
         raise ValueError(
             f"the model cannot take the images of {domain.name}/{domain.split}, of shape "
             f"{tuple(domain.images.shape[1:])} (channels, height, width): {str(err).splitlines()[0]}. "
