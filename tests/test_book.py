@@ -79,11 +79,11 @@ def test_notebook_conventions(path):
 # A result the prose states is glued from the executed notebook (tlbook.report.glue and the
 # {glue:text} role), never typed (BOOK_DESIGN.md §4). Typed numbers may stay only in math, in
 # code, and in a sentence that cites its source (a published number).
-UNIT = (r"(?:\s?%|\s?percent\b|\s?percentage points?\b|\s?points?\b|\s?pp\b|\s?×|x\b"
-        r"|\s?(?:s|sec|seconds?|ms|min|minutes?|h|hours?)\b)")
+UNIT = r"(?:%|percent\b|percentage points?\b|points?\b|pp\b|×|(?:s|sec|seconds?|ms|min|minutes?|h|hours?)\b)"
 SPELLED = (r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|"
            r"forty|fifty|sixty|seventy|eighty|ninety|hundred)")
-TYPED_NUMBER = re.compile(rf"(?<![\w.])(?:\d+(?:[.,]\d+)?|{SPELLED}){UNIT}", re.IGNORECASE)
+# "11.4 points", "3.2 s", "8×", "2x"; "twenty points" (a spelled number needs the space: "ones" is no unit)
+TYPED_NUMBER = re.compile(rf"(?<![\w.])(?:\d+(?:[.,]\d+)?(?:\s?{UNIT}|x\b)|{SPELLED}\s+{UNIT})", re.IGNORECASE)
 # The few typed numbers that are not results: (notebook, the exact phrase), each with its reason.
 TYPED_ALLOWED = {
 }
@@ -120,7 +120,8 @@ def typed_numbers(path):
 
 def test_the_typed_number_scan_finds_typed_numbers():
     fake = {"cell_type": "markdown", "source": ["DANN gains 11.4 points, about twenty points in all; "
-                                                "it took 3.2 s. The 8× speed-up and a 2x gain.\n"]}
+                                                "it took 3.2 s. The 8× speed-up and a 2x gain; "
+                                                "ones and hundreds of images, 32x32 pixels.\n"]}
     clean = prose_without_math_code_glue(fake)
     assert [m.group(0).strip() for m in TYPED_NUMBER.finditer(clean)] == [
         "11.4 points", "twenty points", "3.2 s", "8×", "2x"]
