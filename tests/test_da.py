@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from tlbook import da, data, models
+from tlbook import da, data, models, stats, train
 
 
 def _batch(seed=0):
@@ -82,3 +82,13 @@ def test_adapted_trains_once_then_loads(monkeypatch, tmp_path):
     assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), again.state_dict().values()))
     with pytest.raises(ValueError, match="unknown method"):
         da.adapted("dnn", "digits-hand", "digits-hand-m", seed=0)
+
+
+def test_paired_gain_is_the_paired_difference_of_the_two_models_right_answers():
+    test = data.load("digits-hand", "test", n=200)
+    torch.manual_seed(0)
+    a, b = models.digit_cnn(), models.digit_cnn()
+    gain, se = da.paired_gain(a, b, test)
+    right = [train.predict(m, test.images).argmax(1) == test.labels for m in (a, b)]
+    assert (gain, se) == stats.paired_difference(*right)
+    assert da.paired_gain(a, a, test) == (0.0, 0.0)

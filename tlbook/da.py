@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import config, data, models, objectives, train
+from . import config, data, models, objectives, stats, train
 from .train import dann_lambda
 
 Metrics = dict[str, torch.Tensor]
@@ -244,15 +244,12 @@ def train_on_pair(model, objective, source: str, target: str, seed: int, progres
 
 def paired_gain(model_a: nn.Module, model_b: nn.Module, test: data.Domain) -> tuple[float, float]:
     """How many points ``model_a``'s accuracy on ``test`` exceeds ``model_b``'s, and the standard
-    error of that difference over the test images. Both models label the same images, so the
-    difference is paired: it is the mean of the per-image differences (1, 0 or -1) of "correct",
-    and its standard error is their standard deviation over the square root of their number. It
-    measures the noise of the test set only, not that of training (another seed trains other
+    error of that paired difference over the test images (:func:`tlbook.stats.paired_difference`).
+    It measures the noise of the test set only, not that of training (another seed trains other
     models): with one seed, it says whether *these two models* differ on the target."""
-    right_a = (train.predict(model_a, test.images).argmax(1) == test.labels).double()
-    right_b = (train.predict(model_b, test.images).argmax(1) == test.labels).double()
-    diff = right_a - right_b
-    return 100 * diff.mean().item(), 100 * diff.std().item() / len(diff) ** 0.5
+    right_a = train.predict(model_a, test.images).argmax(1) == test.labels
+    right_b = train.predict(model_b, test.images).argmax(1) == test.labels
+    return stats.paired_difference(right_a, right_b)
 
 
 def default_weight(method: str) -> float | None:
