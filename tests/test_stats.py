@@ -37,3 +37,13 @@ def test_mismatched_sets_are_refused():
         paired_difference(np.ones(5), np.ones(6))
     with pytest.raises(ValueError, match="at least two"):
         paired_difference(np.ones(1), np.ones(1))
+
+
+def test_seed_difference_pairs_by_seed():
+    from tlbook.stats import seed_difference
+
+    gain, se = seed_difference([50.0, 52.0, 57.0], [40.0, 45.0, 44.0])
+    d = np.array([10.0, 7.0, 13.0])
+    assert gain == pytest.approx(10.0) and se == pytest.approx(d.std(ddof=1) / np.sqrt(3))
+    with pytest.raises(ValueError, match="at least two seeds"):
+        seed_difference([50.0], [40.0])

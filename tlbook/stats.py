@@ -48,3 +48,13 @@ def paired_difference(right_a, right_b) -> tuple[float, float]:
     se_images = diff.mean(0).std(ddof=1) / math.sqrt(images)
     se_seeds = per_seed.std(ddof=1) / math.sqrt(seeds) if seeds > 1 else 0.0
     return float(per_seed.mean()), float(math.hypot(se_images, se_seeds))
+
+
+def seed_difference(acc_a, acc_b) -> tuple[float, float]:
+    """Mean of the per-seed differences ``acc_a[s] - acc_b[s]`` (two methods trained with the
+    same seeds, e.g. read from a results file) and its standard error over the seeds."""
+    d = np.asarray(acc_a, dtype=np.float64) - np.asarray(acc_b, dtype=np.float64)
+    if d.ndim != 1 or len(d) < 2:
+        raise ValueError(f"need the accuracies of at least two seeds per method, got shape {d.shape}; "
+                         "with one seed, use paired_difference on the test images instead")
+    return float(d.mean()), float(d.std(ddof=1) / math.sqrt(len(d)))
