@@ -109,9 +109,13 @@ def device() -> torch.device:
         return _validated_device(forced)
     if torch.cuda.is_available():
         return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+    if _mps_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def _mps_available() -> bool:
+    return getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
 
 
 def _validated_device(spec: str) -> torch.device:
@@ -128,8 +132,7 @@ def _validated_device(spec: str) -> torch.device:
     if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
         raise ValueError(f"TLBOOK_DEVICE={spec!r} but this machine has {torch.cuda.device_count()} CUDA "
                          "device(s), numbered from 0; pick one of them or unset TLBOOK_DEVICE.")
-    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) is not None
-                                  and torch.backends.mps.is_available()):
+    if dev.type == "mps" and not _mps_available():
         raise ValueError(f"TLBOOK_DEVICE={spec!r} but Apple's MPS backend is not available here; "
                          "set TLBOOK_DEVICE=cpu or unset it.")
     return dev
